@@ -1,0 +1,326 @@
+"""Run one student notebook in a fresh kernel and record what grader needs.
+
+The notebook runs in a scratch copy of the submission, through the sandbox's
+kernel launcher, cell by cell with a per-cell and a whole-notebook deadline,
+continuing after errors so later answers still count. Cells carrying one of the
+rubric's ``skip_tags`` (long training) are not run: retraining is grader's job.
+
+After the last cell, one extra cell serialises the variables the rubric names
+to JSON *inside* the kernel, using only exact built-in types (an object whose
+``__eq__`` always says yes arrives as an error, not as a value). grader parses
+that JSON in its own process; nothing the notebook printed or wrote to disk is
+trusted as a result.
+
+The record (plain JSON) is what the scoring phase reads; see ``ExecutionRecord``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from . import sandbox as sb
+
+MAX_NOTEBOOK_BYTES = 64 * 2**20        # larger files are refused without parsing
+MAX_SOURCE_BYTES = 4 * 2**20           # code and markdown, outputs excluded
+MAX_VALUE_BYTES = 256 * 2**10          # one extracted variable, as JSON
+SKIP_TAG = "skip-execution"            # nbclient's own skip tag
+
+_EXTRACT = r'''
+def __grader_extract(names, marker, limit):
+    import json as _json, math as _math
+    g = globals()
+    def plain(v, depth=0):
+        if depth > 8:
+            raise TypeError("nested too deeply")
+        t = type(v)
+        if v is None or t is bool or t is str or t is int:
+            return v
+        if t is float:
+            return v if _math.isfinite(v) else repr(v)
+        if t is list or t is tuple:
+            return [plain(x, depth + 1) for x in v]
+        if t is dict:
+            return {str(k): plain(x, depth + 1) for k, x in v.items()}
+        mod = getattr(t, "__module__", "") or ""
+        if mod.split(".")[0] in ("numpy", "torch"):
+            if t.__name__ == "Size":
+                return [int(x) for x in tuple.__iter__(v)]
+            return plain(v.tolist(), depth + 1)
+        raise TypeError("not plain data but a %s object" % t.__name__)
+    out = {}
+    for n in names:
+        if n not in g:
+            out[n] = {"ok": False, "error": "not defined"}
+            continue
+        try:
+            val = plain(g[n])
+            text = _json.dumps(val)
+            if len(text) > limit:
+                raise ValueError("value too large (%d bytes)" % len(text))
+            out[n] = {"ok": True, "value": val}
+        except Exception as e:
+            out[n] = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+    print(marker + _json.dumps(out) + marker)
+__grader_extract(NAMES, MARKER, LIMIT)
+del __grader_extract
+'''
+
+
+class CappedClient(NotebookClient):
+    """nbclient that stops storing output past a byte budget, as it streams."""
+
+    def __init__(self, nb, budget: int, **kw):
+        super().__init__(nb, **kw)
+        self.budget = budget
+        self.used = 0
+        self.truncated = False
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        size = len(json.dumps(content, default=str)) if content else 0
+        if self.used + size > self.budget:
+            if not self.truncated:
+                self.truncated = True
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr", text="\n[grader: output limit reached, further output dropped]\n"))
+            return None
+        self.used += size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
+    """Parse a notebook, or explain why not. Outputs are dropped: grader re-runs it."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return None, f"cannot read {path.name}: {exc.strerror}"
+    if size == 0:
+        return None, f"{path.name} is empty"
+    if size > MAX_NOTEBOOK_BYTES:
+        return None, f"{path.name} is {size / 2**20:.0f} MB, more than the {MAX_NOTEBOOK_BYTES / 2**20:.0f} MB grader accepts"
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except UnicodeDecodeError:
+        return None, f"{path.name} is not a text file (not a Jupyter notebook)"
+    except json.JSONDecodeError as exc:
+        return None, f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); is it a Jupyter notebook?"
+    except Exception as exc:  # nbformat raises many kinds for wrong schemas
+        return None, f"{path.name} is not a valid Jupyter notebook: {str(exc).splitlines()[0][:200]}"
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as exc:
+        return None, f"{path.name} does not follow the notebook format: {exc.message[:200]}"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if not code:
+        return None, f"{path.name} has no code cells"
+    if sum(len(c.source) for c in nb.cells) > MAX_SOURCE_BYTES:
+        return None, f"{path.name} holds more than {MAX_SOURCE_BYTES // 2**20} MB of source"
+    for c in code:
+        c.outputs = []
+        c.execution_count = None
+    return nb, ""
+
+
+def _kernelspec_dir(parent: Path, argv: list[str]) -> Path:
+    d = parent / "kernels" / "grader"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "grader sandbox", "language": "python"}))
+    return d.parent
+
+
+def execute(nb_path: Path, submission_root: Path, *, variables: list[str], skip_tags: list[str],
+            spec_for: "callable", limits: sb.SandboxLimits, cell_timeout: float,
+            keep_notebook: Path | None = None) -> dict[str, Any]:
+    """Run the notebook; return the execution record (plain JSON data).
+
+    ``submission_root`` (a folder, or the notebook itself) is copied to a scratch
+    folder first; ``spec_for(scratch)`` gives the SandboxSpec for that scratch.
+    """
+    started = time.monotonic()
+    record: dict[str, Any] = {"status": "not-run", "message": "", "duration": 0.0, "sandbox": "none",
+                              "cells": [], "variables": {}, "stdout": "", "output_truncated": False}
+    nb, problem = read_notebook(nb_path)
+    if nb is None:
+        record.update(status="invalid", message=problem)
+        return record
+    for cell in nb.cells:
+        if cell.cell_type == "code" and set(cell.metadata.get("tags", [])) & set(skip_tags):
+            cell.metadata.setdefault("tags", []).append(SKIP_TAG)
+
+    # short paths: IPC socket names must stay under ~107 bytes
+    base = Path(tempfile.mkdtemp(prefix="gr-", dir="/tmp"))
+    scratch = base / "s"
+    try:
+        if submission_root.is_dir():
+            shutil.copytree(submission_root, scratch, symlinks=False,
+                            ignore=shutil.ignore_patterns("answers.yaml", ".git"))
+        else:
+            scratch.mkdir()
+            shutil.copy2(submission_root, scratch / submission_root.name)
+        spec = spec_for(scratch)
+        launcher = sb.kernel_launcher(spec)
+        record["sandbox"] = launcher.mode
+        asyncio.run(_run(nb, scratch, base, launcher, record, variables, limits, cell_timeout))
+        if keep_notebook is not None:
+            keep_notebook.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, str(keep_notebook))
+    except getattr(sb, "SandboxUnavailable", ()) as exc:
+        record.update(status="not-run", message=str(exc))
+    finally:
+        _remove_tree(base)
+    record["duration"] = round(time.monotonic() - started, 2)
+    return record
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():  # files the sandbox uid made read-only
+        subprocess.run(["chmod", "-R", "u+rwx", str(path)], capture_output=True)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables: list[str],
+               limits: sb.SandboxLimits, cell_timeout: float) -> None:
+    ksm = KernelSpecManager(kernel_dirs=[str(_kernelspec_dir(base, launcher.kernel_argv()))])
+    km = AsyncKernelManager(kernel_name="grader", kernel_spec_manager=ksm, transport="ipc",
+                            connection_file=str(scratch / ".k.json"), ip=str(scratch / ".k"))
+    client = CappedClient(nb, budget=limits.output_bytes, km=km, allow_errors=True, timeout=cell_timeout,
+                          kernel_name="grader", resources={"metadata": {"path": str(scratch)}},
+                          startup_timeout=120, skip_cells_with_tag=SKIP_TAG,
+                          interrupt_on_timeout=True)
+    deadline = time.monotonic() + (limits.wall_seconds or 1e9)
+    status, message = "ok", ""
+    cell_timeouts: list[str] = []
+    timed_out: set[int] = set()
+    try:
+        await client.async_start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            **launcher.popen_kwargs())
+        launcher.started(km.provisioner.process.pid)
+        await client.async_start_new_kernel_client()
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                status, message = "timeout", f"the notebook ran out of its {limits.wall_seconds:.0f} s before cell {index + 1}"
+                break
+            client.timeout = max(1, int(min(cell_timeout, left)))
+            t0 = time.monotonic()
+            try:
+                await client.async_execute_cell(cell, index)
+            except CellTimeoutError:
+                status, message = "timeout", f"cell {index + 1} did not stop when interrupted after {client.timeout} s"
+                break
+            except DeadKernelError:
+                status, message = "killed", f"the kernel died in cell {index + 1}"
+                break
+            if time.monotonic() - t0 >= client.timeout - 0.5 and _interrupted(cell):
+                if client.timeout < cell_timeout:
+                    status, message = "timeout", f"the notebook ran out of its {limits.wall_seconds:.0f} s in cell {index + 1}"
+                    timed_out.add(index)
+                    break
+                timed_out.add(index)
+                cell_timeouts.append(f"cell {index + 1} ran longer than the {cell_timeout:.0f} s allowed per cell and was interrupted")
+        if status in ("ok", "timeout"):
+            # the kernel is alive (interrupted at worst): later answers still count
+            record["variables"] = await _extract(client, variables)
+    except (DeadKernelError, RuntimeError, TimeoutError, OSError) as exc:
+        if status == "ok":
+            status, message = "killed", f"the kernel could not be run: {exc}"
+    finally:
+        reason = launcher.stop()
+        try:
+            await km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+        if client.kc is not None:
+            client.kc.stop_channels()
+    if reason:  # a limit the watchdog enforced explains the death better than nbclient
+        status, message = "killed", reason
+    cells = []
+    errors = list(cell_timeouts)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        info = {"index": index, "tags": list(cell.metadata.get("tags", [])), "error": None,
+                "images": sum(1 for o in cell.get("outputs", []) if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})),
+                "skipped": SKIP_TAG in cell.metadata.get("tags", [])}
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error" and index not in timed_out:
+                info["error"] = {"ename": out.get("ename", ""), "evalue": str(out.get("evalue", ""))[:500]}
+                errors.append(f"cell {index + 1}: {info['error']['ename']}: {info['error']['evalue'][:200]}")
+        cells.append(info)
+    if status == "ok" and errors:
+        status, message = "errors", f"{len(errors)} cell(s) raised an error"
+    record.update(status=status, message=message, cells=cells, tagged_text=tagged_text(nb), stdout=_stdout_text(nb)[-200_000:],
+                  output_truncated=client.truncated, cell_errors=errors)
+
+
+async def _extract(client: CappedClient, names: list[str]) -> dict[str, Any]:
+    marker = "@@grader-" + secrets.token_hex(8) + "@@"
+    source = (_EXTRACT.replace("NAMES", repr(sorted(set(names)))).replace("MARKER", repr(marker))
+              .replace("LIMIT", str(MAX_VALUE_BYTES)))
+    cell = nbformat.v4.new_code_cell(source)
+    client.budget += 4 * MAX_VALUE_BYTES * max(1, len(names))
+    client.timeout = 60
+    client.nb.cells.append(cell)
+    try:
+        await client.async_execute_cell(cell, len(client.nb.cells) - 1)
+    except (CellTimeoutError, DeadKernelError):
+        return {n: {"ok": False, "error": "the answers could not be read from the kernel"} for n in names}
+    finally:
+        client.nb.cells.pop()
+    text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+    m = re.search(re.escape(marker) + r"(.*)" + re.escape(marker), text, re.S)
+    if not m:
+        return {n: {"ok": False, "error": "the answers could not be read from the kernel"} for n in names}
+    try:
+        data = json.loads(m.group(1))
+    except json.JSONDecodeError:
+        data = {}
+    out = {}
+    for n in names:
+        v = data.get(n)
+        out[n] = v if isinstance(v, dict) and isinstance(v.get("ok"), bool) else {"ok": False, "error": "unreadable"}
+    return out
+
+
+def tagged_text(nb) -> dict[str, list[str]]:
+    """Source of every tagged cell (markdown answers for manual review), by tag."""
+    out: dict[str, list[str]] = {}
+    for cell in nb.cells:
+        for tag in cell.metadata.get("tags", []):
+            if tag != SKIP_TAG:
+                out.setdefault(tag, []).append(cell.source[:20_000])
+    return out
+
+
+def _interrupted(cell) -> bool:
+    return any(o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt"
+               for o in cell.get("outputs", []))
+
+
+def _stdout_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif out.get("output_type") in ("execute_result", "display_data"):
+                parts.append(str(out.get("data", {}).get("text/plain", "")) + "\n")
+    return "".join(parts)
