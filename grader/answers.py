@@ -61,14 +61,14 @@ class AnswerBook:
         tried = []
         if source.variable:
             got = self.variables.get(source.variable)
-            if isinstance(got, dict) and got.get("ok"):
+            if isinstance(got, dict) and got.get("ok") and got.get("value") is not None:
                 return Answer(got.get("value"), f"variable {source.variable}")
-            if isinstance(got, dict) and got.get("error") != "not defined":
+            if isinstance(got, dict) and not got.get("ok") and got.get("error") != "not defined":
                 # defined but unreadable: say so rather than silently falling back
                 if key is None or key not in self.sidecar:
                     return Missing(f"variable {source.variable} could not be read: {got.get('error')}",
                                    f"variable {source.variable}")
-            tried.append(f"variable {source.variable}")
+            tried.append(f"variable {source.variable}" + (" (still None)" if isinstance(got, dict) and got.get("ok") else ""))
         if key is not None and key in self.sidecar:
             return Answer(self.sidecar[key], f"{SIDECAR}: {key}")
         if key is not None and (source.sidecar or not source.variable):
