@@ -7,6 +7,7 @@ passed; 1 some submission could not be graded / a self-check item failed;
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,9 +107,11 @@ def _options(workers, timeout, memory_limit, data, allow_unsandboxed, public, no
             shard_t = (k, n)
         except (ValueError, AssertionError):
             raise typer.BadParameter("--shard takes K/N with 0 <= K < N, e.g. 0/4")
+    root = data or ds.default_data_root()
+    os.environ["GRADER_DATA"] = str(root)  # reference values computed from data read the same copy
     return Options(workers=workers, timeout=timeout, memory=_size(memory_limit),
                    require_sandbox=not allow_unsandboxed, public=public,
-                   data_root=data or ds.default_data_root(), shard=shard_t, retrain=not no_retrain)
+                   data_root=root, shard=shard_t, retrain=not no_retrain)
 
 
 def _stage(rubric, data_root: Path) -> None:
@@ -172,7 +175,7 @@ def grade(rubric: Path = typer.Argument(..., help="rubric YAML"),
     for res in outcome.results:
         pts = res.points_by_grading()
         note = res.reason or res.execution.message
-        table.add_row(res.student, f"{res.score:g}/{res.max_score:g}", f"{pts['auto']:g}", f"{pts['manual']:g}",
+        table.add_row(res.student, f"{round(res.score, 2):g}/{res.max_score:g}", f"{round(pts['auto'], 2):g}", f"{pts['manual']:g}",
                       f"{pts['pending']:g}", f"{pts['unverified']:g}", res.execution.status, note[:60])
     console.print(table)
     console.print(f"reports: {out_dir}/ (index.html, gradebook.csv, summary.json, <student>/report.html)")

@@ -130,9 +130,28 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     if sum(len(c.source) for c in nb.cells) > MAX_SOURCE_BYTES:
         return None, f"{path.name} holds more than {MAX_SOURCE_BYTES // 2**20} MB of source"
     for c in code:
+        # what the student's own run showed: used only for cells grader does not
+        # re-run (long training), and always labelled as such in the reports
+        c.metadata["grader_submitted"] = {"images": _images(c.get("outputs", [])),
+                                          "text": _text(c.get("outputs", []))[-20_000:]}
         c.outputs = []
         c.execution_count = None
     return nb, ""
+
+
+def _images(outputs) -> int:
+    return sum(1 for o in outputs if isinstance(o.get("data"), dict)
+               and ("image/png" in o["data"] or "image/svg+xml" in o["data"]))
+
+
+def _text(outputs) -> str:
+    parts = []
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            parts.append(str(out.get("text", "")))
+        elif out.get("output_type") in ("execute_result", "display_data"):
+            parts.append(str(out.get("data", {}).get("text/plain", "")) + "\n")
+    return "".join(parts)
 
 
 def _kernelspec_dir(parent: Path, argv: list[str]) -> Path:
@@ -257,9 +276,12 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        skipped = SKIP_TAG in cell.metadata.get("tags", [])
         info = {"index": index, "tags": list(cell.metadata.get("tags", [])), "error": None,
-                "images": sum(1 for o in cell.get("outputs", []) if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})),
-                "skipped": SKIP_TAG in cell.metadata.get("tags", [])}
+                "images": _images(cell.get("outputs", [])), "skipped": skipped}
+        if skipped:
+            info["submitted_images"] = cell.metadata.get("grader_submitted", {}).get("images", 0)
+            info["submitted_text"] = cell.metadata.get("grader_submitted", {}).get("text", "")
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error" and index not in timed_out:
                 info["error"] = {"ename": out.get("ename", ""), "evalue": str(out.get("evalue", ""))[:500]}
@@ -316,11 +338,4 @@ def _interrupted(cell) -> bool:
 
 
 def _stdout_text(nb) -> str:
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            if out.get("output_type") == "stream":
-                parts.append(out.get("text", ""))
-            elif out.get("output_type") in ("execute_result", "display_data"):
-                parts.append(str(out.get("data", {}).get("text/plain", "")) + "\n")
-    return "".join(parts)
+    return "".join(_text(c.get("outputs", [])) for c in nb.cells if c.cell_type == "code")

@@ -12,7 +12,7 @@ import math
 from typing import Any, Callable
 
 from .. import answers as ans
-from ..reference import COMPUTATIONS, likely_mistakes
+from ..reference import compute, likely_mistakes
 from ..results import ItemResult
 from ..rubric import Compare, Compute, Item, Rubric, Tolerance, ValueCheck
 from .base import Context, result
@@ -27,7 +27,7 @@ def evaluate(expr: Any, rubric: Rubric, ref: Callable[[str], Any]) -> Any:
     if isinstance(expr, Compute) or (isinstance(expr, dict) and "compute" in expr):
         c = expr if isinstance(expr, Compute) else Compute.model_validate(expr)
         args = {k: evaluate(v, rubric, ref) for k, v in c.args.items()}
-        return COMPUTATIONS[c.compute].fn(**args)
+        return compute(c.compute, **args)
     if isinstance(expr, dict):
         return {k: evaluate(v, rubric, ref) for k, v in expr.items()}
     if isinstance(expr, list):
@@ -173,9 +173,11 @@ def score(item: Item, measurement: dict | None, ctx: Context) -> ItemResult:
     partial = item.points * share if cmp.partial else 0.0
     if carried is not None and carried > partial:
         deps = ", ".join(references(check.expected))
+        whole = carried >= item.points * check.carry_forward - 1e-9
+        how = "right" if whole else "partly right"
         return result(item, status="partial", score=round(carried, 4),
-                      message=f"wrong, but right for your own answer to {deps}: "
-                              f"{check.carry_forward:.0%} credit for the error carried forward",
+                      message=f"wrong, but {how} for your own answer to {deps}: "
+                              f"credit for the error carried forward",
                       details=details, **base)
     if partial > 0:
         return result(item, status="partial", score=round(partial, 4),
@@ -227,4 +229,6 @@ def _carry_forward(item: Item, check: ValueCheck, given: Any, cmp: Compare, tol:
     except Exception:  # the student's earlier answer may not fit the computation at all
         return None
     share, _ = agreement(given, theirs, cmp, tol)
-    return item.points * check.carry_forward if share == 1.0 else None
+    if share < 1.0 and not cmp.partial:
+        return None
+    return item.points * check.carry_forward * share if share > 0 else None

@@ -25,7 +25,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import arithmetic, grads, losses, mistakes, ops
+from . import arithmetic, data, grads, losses, mistakes, ops
 from .convert import plain
 from .errors import ReferenceError_
 from .layers import LayerSpec
@@ -85,6 +85,9 @@ COMPUTATIONS: dict[str, Computation] = {c.name: c for c in [
     _entry("conv2d_input_grad", grads.conv2d_input_grad),
     _entry("max_pool2d_grad", grads.max_pool2d_grad),
     _entry("avg_pool2d_grad", grads.avg_pool2d_grad),
+    # from the data set itself
+    Computation("dataset_mean", data.dataset_mean, data.dataset_mean_mistakes, inspect.getdoc(data.dataset_mean) or ""),
+    Computation("dataset_std", data.dataset_std, data.dataset_std_mistakes, inspect.getdoc(data.dataset_std) or ""),
 ]}
 
 
