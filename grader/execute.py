@@ -157,8 +157,9 @@ def _text(outputs) -> str:
 def _kernelspec_dir(parent: Path, argv: list[str]) -> Path:
     d = parent / "kernels" / "grader"
     d.mkdir(parents=True, exist_ok=True)
+    # signals do not cross into the sandbox; interrupt requests sent as messages do
     (d / "kernel.json").write_text(json.dumps(
-        {"argv": argv, "display_name": "grader sandbox", "language": "python"}))
+        {"argv": argv, "display_name": "grader sandbox", "language": "python", "interrupt_mode": "message"}))
     return d.parent
 
 
