@@ -166,8 +166,6 @@ def score(item: Item, measurement: dict | None, ctx: Context) -> ItemResult:
 
     details = [where] if where else []
     explanation = _diagnose(item, check, given, cmp, tol, ctx) if check.diagnose else ""
-    if explanation:
-        details.insert(0, explanation)
 
     carried = _carry_forward(item, check, given, cmp, tol, ctx)
     partial = item.points * share if cmp.partial else 0.0
@@ -178,11 +176,13 @@ def score(item: Item, measurement: dict | None, ctx: Context) -> ItemResult:
         return result(item, status="partial", score=round(carried, 4),
                       message=f"wrong, but {how} for your own answer to {deps}: "
                               f"credit for the error carried forward",
-                      details=details, **base)
+                      details=([explanation] if explanation else []) + details, **base)
     if partial > 0:
+        msg = f"partly right: {share:.0%} of the entries are correct"
         return result(item, status="partial", score=round(partial, 4),
-                      message=f"partly right: {share:.0%} of the entries are correct", details=details, **base)
-    return result(item, status="failed", message=explanation or "wrong answer", details=details[1:] if explanation else details, **base)
+                      message=f"{explanation} ({share:.0%} of the entries are correct)" if explanation else msg,
+                      details=details, **base)
+    return result(item, status="failed", message=explanation or "wrong answer", details=details, **base)
 
 
 def _diagnose(item: Item, check: ValueCheck, given: Any, cmp: Compare, tol: Tolerance, ctx: Context) -> str:
