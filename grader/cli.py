@@ -135,7 +135,7 @@ def grade(rubric: Path = typer.Argument(..., help="rubric YAML"),
           shard: Optional[str] = typer.Option(None, help="K/N: grade only this shard (cluster array jobs)")) -> None:
     """Grade every submission in a folder and write the reports."""
     from . import sandbox as sb
-    from .grade import find_submissions, grade_batch
+    from .grade import grade_batch
 
     r = _rubric(rubric)
     if not submissions.is_dir():

@@ -37,13 +37,14 @@ import os
 import pickle
 import shutil
 import struct
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
+
+from .fsutil import write_atomic
 
 NAMES = ("mnist", "fashion-mnist", "cifar10")
 MANIFEST = "GRADER.json"
@@ -93,17 +94,7 @@ def default_data_root() -> Path:
 # --------------------------------------------------------------------------- IDX files
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the sandboxed user must read it
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, data)
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:

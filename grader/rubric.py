@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .yamlpos import Located, YamlError, load_located
+from .yamlpos import YamlError, load_located
 
 ITEM_KINDS = ("penpaper", "model", "retrain", "plot", "freetext", "execution")
 DATASETS = ("mnist", "fashion-mnist", "cifar10")

@@ -4,37 +4,14 @@ a half-finished re-run — never sees a truncated report."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..results import SubmissionResult
 from .gradebook import gradebook_csv
 from .gradescope import to_gradescope
 from .html import render_student_html
+from ..fsutil import write_atomic
 from .summary import render_class_html, summary
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Write ``data`` (str as UTF-8) to ``path`` atomically; creates parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def student_dir(out_dir: str | Path, student: str) -> Path:

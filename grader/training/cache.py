@@ -4,13 +4,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..fsutil import write_atomic
 from .harness import HARNESS_VERSION
 
 
@@ -64,20 +63,7 @@ class ResultCache:
             return None
 
     def put(self, key: str, value: dict) -> Path:
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(value, f)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        return path
+        return write_atomic(self.path(key), json.dumps(value))
 
     def __contains__(self, key: str) -> bool:
         return self.path(key).is_file()

@@ -77,10 +77,8 @@ def load_model_factory(source_path: str | Path, name: str, args: list | None = N
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, allow_nan=True))
-    os.replace(tmp, path)
+    from ..fsutil import write_atomic
+    write_atomic(path, json.dumps(obj, allow_nan=True))
 
 
 def run_request(request: dict[str, Any]) -> dict[str, Any]:
