@@ -78,15 +78,8 @@ def normalise(raw: Any, cmp: Compare) -> Any:
 
 
 def _expected_form(expected: Any, cmp: Compare) -> Any:
-    if cmp.kind == "number":
-        return float(ans.parse_number(expected))
-    if cmp.kind == "integer":
-        return ans.parse_integer(expected)
-    if cmp.kind == "array":
-        return ans.parse_array(expected)
-    if cmp.kind == "shape":
-        return ans.parse_shape(expected)
-    return ans.parse_text(expected)
+    """The reference in the same form; it is already a fraction, never a percentage."""
+    return normalise(expected, cmp.model_copy(update={"percent": False}) if cmp.percent else cmp)
 
 
 def agreement(given: Any, expected: Any, cmp: Compare, tol: Tolerance) -> tuple[float, str]:
