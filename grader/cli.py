@@ -190,7 +190,8 @@ def check(rubric: Path = typer.Argument(..., help="the rubric (the public copy s
           data: Optional[Path] = typer.Option(None),
           out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="also write the HTML report here"),
           no_retrain: bool = typer.Option(False, help="skip retraining (faster)"),
-          as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
+          as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+          junit: Optional[Path] = typer.Option(None, help="also write a JUnit XML test report (for CI)")) -> None:
     """Self-check one notebook before submitting (hidden items stay hidden)."""
     import tempfile
 
@@ -217,6 +218,10 @@ def check(rubric: Path = typer.Argument(..., help="the rubric (the public copy s
     res = grade_submission(r, sub, work, opts)
     if out_dir:
         write_student_reports(res, out_dir, r.assignment.title, student_view=True)
+    if junit:
+        from .fsutil import write_atomic
+        from .reports.junit import to_junit
+        write_atomic(junit, to_junit(res))
     if as_json:
         from .reports import to_gradescope
         out.print_json(json.dumps(to_gradescope(res, student_view=True)))

@@ -43,5 +43,12 @@ def test_publish_then_self_check(tmp_path, data_root):
     assert res.exit_code == 1, res.output                 # visible automatic items fail
     assert "flipped the kernel" in res.output and "hidden" in res.output
     ref = ROOT / "submissions" / "tmu-hw4" / "reference.ipynb"
-    res = runner.invoke(app, ["check", str(public), str(ref), "--no-retrain", "--data", str(data_root)])
+    junit = tmp_path / "report.xml"
+    res = runner.invoke(app, ["check", str(public), str(ref), "--no-retrain", "--data", str(data_root),
+                              "--junit", str(junit)])
     assert res.exit_code == 0, res.output
+    import xml.etree.ElementTree as ET
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "24" and suite.get("failures") == "0"
+    hidden = [c for c in suite if c.get("name").startswith("run ")][0]
+    assert hidden.find("skipped").get("message").startswith("hidden")
