@@ -153,8 +153,12 @@ class Watchdog(threading.Thread):
             if self.processes:
                 tasks = tree_tasks(procs, self.uid)
                 self.peak_tasks = max(self.peak_tasks, tasks)
-                # at the limit for a while: a fork bomb retrying, not a burst
-                over_tasks = over_tasks + 1 if tasks >= self.processes else 0
+                # at the limit for a while: a fork bomb retrying, not a burst. "At"
+                # leaves a margin: RLIMIT_NPROC also counts zombies and tasks that
+                # are being created, which this sample does not see, so a tree
+                # whose forks already fail can look a few tasks short of the limit
+                near = self.processes - max(2, self.processes // 10)
+                over_tasks = over_tasks + 1 if tasks >= near else 0
                 if over_tasks >= 5:
                     self._trip(f"process limit of {self.processes} reached (too many processes or threads)")
                     return
