@@ -129,9 +129,13 @@ def variables_needed(rubric: Rubric) -> list[str]:
 
 def limits_for(rubric: Rubric, options: Options) -> sb.SandboxLimits:
     lim = rubric.limits
+    # the rubric's ``disk`` bounds one file; all files together may be 4 times that
+    # (4 GiB for the default 1G). Without it the total stayed at the sandbox's
+    # fixed 4 GiB whatever the rubric said, so many files under the per-file
+    # limit could fill the disk far past what the rubric allows.
     return sb.SandboxLimits(wall_seconds=options.timeout or lim.notebook_timeout,
                             memory_bytes=options.memory or lim.memory, processes=lim.processes,
-                            file_size_bytes=lim.disk, output_bytes=lim.output)
+                            file_size_bytes=lim.disk, output_bytes=lim.output, disk_bytes=4 * lim.disk)
 
 
 def _spec_factory(rubric: Rubric, options: Options, limits: sb.SandboxLimits) -> Callable[[Path], sb.SandboxSpec]:
