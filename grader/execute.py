@@ -38,6 +38,8 @@ MAX_NOTEBOOK_BYTES = 64 * 2**20        # larger files are refused without parsin
 MAX_SOURCE_BYTES = 4 * 2**20           # code and markdown, outputs excluded
 MAX_VALUE_BYTES = 256 * 2**10          # one extracted variable, as JSON
 SKIP_TAG = "skip-execution"            # nbclient's own skip tag
+INTERRUPT_GRACE = 5.0                  # seconds a cell gets to stop after the interrupt
+EXTRACT_TIMEOUT = 15                   # reading the answers (plain data) out of the kernel
 
 _EXTRACT = r'''
 def __grader_extract(names, marker, limit):
@@ -227,6 +229,7 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
     status, message = "ok", ""
     cell_timeouts: list[str] = []
     timed_out: set[int] = set()
+    responsive = True
     try:
         await client.async_start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                             **launcher.popen_kwargs())
@@ -242,9 +245,15 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
             client.timeout = max(1, int(min(cell_timeout, left)))
             t0 = time.monotonic()
             try:
-                await client.async_execute_cell(cell, index)
-            except CellTimeoutError:
-                status, message = "timeout", f"cell {index + 1} did not stop when interrupted after {client.timeout} s"
+                # nbclient interrupts at client.timeout and then waits for the reply
+                # forever (re-interrupting every client.timeout): a cell that ignores
+                # SIGINT would run until the watchdog's backstop. The hard deadline
+                # here ends it; the kernel is stopped and its answers are lost.
+                await _execute_cell(client, cell, index, client.timeout + INTERRUPT_GRACE)
+            except (CellTimeoutError, _HardTimeout):
+                status, message = "timeout", (f"cell {index + 1} ran longer than the {client.timeout} s allowed "
+                                              f"and did not stop when interrupted; the kernel was stopped")
+                responsive = False
                 break
             except DeadKernelError:
                 status, message = "killed", f"the kernel died in cell {index + 1}"
@@ -256,7 +265,7 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
                     break
                 timed_out.add(index)
                 cell_timeouts.append(f"cell {index + 1} ran longer than the {cell_timeout:.0f} s allowed per cell and was interrupted")
-        if status in ("ok", "timeout"):
+        if status in ("ok", "timeout") and responsive:
             # the kernel is alive (interrupted at worst): later answers still count
             record["variables"] = await _extract(client, variables)
     except (DeadKernelError, RuntimeError, TimeoutError, OSError) as exc:
@@ -294,18 +303,43 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
                   output_truncated=client.truncated, cell_errors=errors)
 
 
+class _HardTimeout(Exception):
+    pass
+
+
+async def _execute_cell(client: CappedClient, cell, index: int, hard: float) -> None:
+    """``client.async_execute_cell`` with a deadline nbclient itself does not keep.
+
+    Not ``asyncio.wait_for``: nbclient turns the cancellation into DeadKernelError,
+    which would read as a crash instead of a timeout.
+    """
+    task = asyncio.ensure_future(client.async_execute_cell(cell, index))
+    done, _ = await asyncio.wait({task}, timeout=hard)
+    if task in done:
+        task.result()
+        return
+    task.cancel()
+    try:
+        await task
+    except (Exception, asyncio.CancelledError):
+        pass
+    raise _HardTimeout(f"cell {index + 1} still running after {hard:.0f} s")
+
+
 async def _extract(client: CappedClient, names: list[str]) -> dict[str, Any]:
     marker = "@@grader-" + secrets.token_hex(8) + "@@"
     source = (_EXTRACT.replace("NAMES", repr(sorted(set(names)))).replace("MARKER", repr(marker))
               .replace("LIMIT", str(MAX_VALUE_BYTES)))
     cell = nbformat.v4.new_code_cell(source)
     client.budget += 4 * MAX_VALUE_BYTES * max(1, len(names))
-    client.timeout = 60
+    client.timeout = EXTRACT_TIMEOUT
     client.nb.cells.append(cell)
     try:
-        await client.async_execute_cell(cell, len(client.nb.cells) - 1)
-    except (CellTimeoutError, DeadKernelError):
-        return {n: {"ok": False, "error": "the answers could not be read from the kernel"} for n in names}
+        # the hard deadline: a value whose tolist() loops and swallows the interrupt
+        await _execute_cell(client, cell, len(client.nb.cells) - 1, EXTRACT_TIMEOUT + INTERRUPT_GRACE)
+    except (CellTimeoutError, DeadKernelError, _HardTimeout):
+        return {n: {"ok": False, "error": f"the answers could not be read from the kernel (reading them did not "
+                                          f"finish within {EXTRACT_TIMEOUT} s)"} for n in names}
     finally:
         client.nb.cells.pop()
     text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
