@@ -115,11 +115,18 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     if size > MAX_NOTEBOOK_BYTES:
         return None, f"{path.name} is {size / 2**20:.0f} MB, more than the {MAX_NOTEBOOK_BYTES / 2**20:.0f} MB grader accepts"
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        # parsed here first: nbformat's own errors for these are cryptic
+        text = path.read_bytes().decode("utf-8")
+        raw = json.loads(text)
     except UnicodeDecodeError:
         return None, f"{path.name} is not a text file (not a Jupyter notebook)"
     except json.JSONDecodeError as exc:
         return None, f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); is it a Jupyter notebook?"
+    if not isinstance(raw, dict) or "nbformat" not in raw or not ("cells" in raw or "worksheets" in raw):
+        return None, (f"{path.name} is JSON but is not a notebook (a Jupyter notebook has 'nbformat' and "
+                      f"'cells' fields); was the right file handed in?")
+    try:
+        nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises many kinds for wrong schemas
         return None, f"{path.name} is not a valid Jupyter notebook: {str(exc).splitlines()[0][:200]}"
     try:
@@ -298,7 +305,11 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
                 errors.append(f"cell {index + 1}: {info['error']['ename']}: {info['error']['evalue'][:200]}")
         cells.append(info)
     if status == "ok" and errors:
-        status, message = "errors", f"{len(errors)} cell(s) raised an error"
+        more = f" (and {len(errors) - 2} more cell error(s))" if len(errors) > 2 else ""
+        status, message = "errors", "; ".join(errors[:2]) + more
+    if client.truncated:
+        note = f"the output limit of {sb.human(limits.output_bytes)} was reached; later output was dropped"
+        message = f"{message}; {note}" if message else note
     record.update(status=status, message=message, cells=cells, tagged_text=tagged_text(nb), stdout=_stdout_text(nb)[-200_000:],
                   output_truncated=client.truncated, cell_errors=errors)
 
