@@ -392,3 +392,27 @@ def test_probe_runs_from_scratch_functions(tmp_path):
         assert res.status == status, res.message
         assert res.score == (2 if status == "passed" else 0)
     assert "step 2" in res.message
+
+
+def test_prune_keeps_what_the_model_needs_and_nothing_else():
+    from grader.models.extract import prune
+    src = definitions_source(new_notebook(cells=[new_code_cell(c) for c in (
+        "import torch.nn as nn\nimport matplotlib.pyplot as plt\nhidden = 64\nlr = 0.01\nclaimed = 0.99",
+        "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.f = nn.Linear(784, hidden)",
+        "def helper():\n    return plt.figure()")]))[0]
+    pruned = prune(src, ["Net"])
+    assert "hidden = 64" in pruned and "class Net" in pruned and "import torch.nn as nn" in pruned
+    assert "claimed" not in pruned and "matplotlib" not in pruned and "helper" not in pruned
+    assert prune(src, ["Missing"]) == src
+
+
+def test_rmsprop_accepts_eps_inside_the_square_root():
+    def rmsprop_inside(params, grads, state, lr, rho, eps):
+        out = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            s = state.get(i, torch.zeros_like(p)) * rho + (1 - rho) * g * g
+            state[i] = s
+            out.append(p - lr * g / torch.sqrt(s + eps))
+        return out
+    res = fs.run_reference("rmsprop_step", rmsprop_inside, {"lr": 0.01, "rho": 0.9})
+    assert all(c["ok"] for c in res["checks"]), res

@@ -64,6 +64,7 @@ def test_seed_student_mistakes_are_all_caught(cifar):
     assert layers.status == "partial" and layers.score == pytest.approx(0.8)
     assert "3 of 5 entries differ (at (1), (2), (3))" in layers.details
     assert seed["1g-total"].score == 0 and seed["1g-total"].given == 400522 and seed["1g-total"].expected == 390410
+    assert "a bias was counted per input channel and filter" in seed["1g-total"].message
     # the seed's models build; grader reports their size without any data
     assert seed["2a-model"].status == "passed"
     assert seed["3a-improved-model"].status == "passed" and seed["3a-improved-model"].given["total_params"] == 390986

@@ -89,12 +89,14 @@ def _compare(name: str, got: Any, want: torch.Tensor, tol: dict) -> dict:
 
 
 def _optimizer_check(student: Callable, params: dict, tol: dict, make_opt: Callable, extra: tuple,
-                     after: Callable[[], None]) -> dict:
+                     after: Callable[[], None], grad_floor: float = 0.0) -> dict:
     gen = torch.Generator().manual_seed(int(params.get("seed", 0)))
     shapes = [list(s) for s in (params.get("shapes") or [[3, 4], [4]])]
     steps = int(params.get("steps", 3))
     start = [torch.randn(*s, generator=gen, dtype=_float64) for s in shapes]
     all_grads = [[torch.randn(*s, generator=gen, dtype=_float64) for s in shapes] for _ in range(steps)]
+    if grad_floor:
+        all_grads = [[g.sign() * (g.abs() + grad_floor) for g in gs] for gs in all_grads]
     # the whole reference trajectory first: nothing the student's code does can touch it
     ref = [torch.nn.Parameter(p.clone()) for p in start]
     opt = make_opt(ref)
@@ -156,8 +158,10 @@ def rmsprop_step(student: Callable, params: dict, tol: dict, after: Callable[[],
     lr = float(params.get("lr", 0.01))
     rho = float(params.get("rho", 0.9))
     eps = float(params.get("eps", 1e-8))
+    # gradients kept away from 0, where eps inside or outside the square root (both are
+    # textbook RMSProp; torch puts it outside) would make a correct answer look wrong
     return _optimizer_check(student, params, tol, lambda ps: torch.optim.RMSprop(ps, lr=lr, alpha=rho, eps=eps),
-                            (lr, rho, eps), after)
+                            (lr, rho, eps), after, grad_floor=0.1)
 
 
 _ACT = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
