@@ -21,7 +21,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -192,7 +191,7 @@ def execute(nb_path: Path, submission_root: Path, *, variables: list[str], skip_
             cell.metadata.setdefault("tags", []).append(SKIP_TAG)
 
     # short paths: IPC socket names must stay under ~107 bytes
-    base = Path(tempfile.mkdtemp(prefix="gr-", dir="/tmp"))
+    base = sb.private_tempdir("gr-", dir="/tmp")
     scratch = base / "s"
     try:
         if submission_root.is_dir():

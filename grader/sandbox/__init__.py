@@ -140,6 +140,52 @@ def _mode_for(spec: SandboxSpec) -> SandboxStatus:
     return st
 
 
+# ---------------------------------------------------------------- private temporary folders
+
+def _pid_ns() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").split("[")[-1].rstrip("]")
+    except OSError:
+        return "0"
+
+
+def private_tempdir(prefix: str, dir: str | None = None) -> Path:
+    """``mkdtemp`` named ``<prefix><pid-namespace>-<pid>-...``, first removing the folders
+    of that prefix whose process is gone.
+
+    A grader killed mid-run (SIGKILL, OOM, a lost node) never reaches its
+    ``finally``: its scratch copies of student submissions and sandbox state
+    stayed in /tmp for good. The next run of grader cleans them up; folders of
+    live processes, of other pid namespaces or without a pid are left alone.
+    """
+    where = dir or tempfile.gettempdir()
+    ns = _pid_ns()
+    try:
+        with os.scandir(where) as it:
+            for e in it:
+                if not e.name.startswith(prefix) or not e.is_dir(follow_symlinks=False):
+                    continue
+                parts = e.name[len(prefix):].split("-")
+                if len(parts) < 3 or parts[0] != ns or not parts[1].isdigit():
+                    continue
+                pid = int(parts[1])
+                if pid != os.getpid() and not _pid_alive(pid):
+                    _rmtree(Path(e.path))
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{ns}-{os.getpid()}-", dir=where))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 # ---------------------------------------------------------------- one sandboxed run
 
 def _rmtree(path: Path) -> None:
@@ -198,7 +244,7 @@ class _Session:
         self._stopped = False
         st = self.scratch.stat()
         self.owner = (st.st_uid, st.st_gid)
-        self.state = Path(tempfile.mkdtemp(prefix="gsb-"))
+        self.state = private_tempdir("gsb-")
         self.tmp = self.state / "tmp"
         self.tmp.mkdir()
         try:
