@@ -34,7 +34,7 @@ from typing import Any
 
 from .. import answers as ans
 from ..models import inspect as insp
-from ..models.extract import definitions_source
+from ..models.extract import definitions_source, prune
 from ..models.runner import probe_function, probe_model, probe_version
 from ..results import ItemResult
 from ..rubric import FunctionCheck, Item, ModelCheck
@@ -42,6 +42,16 @@ from ..sandbox import SandboxSpec
 from .base import Context, result, stable_hash
 
 _SOURCES: dict[tuple, tuple[str, list[str]]] = {}
+
+
+def definitions(ctx: Context, check: Any) -> tuple[str, list[str]] | None:
+    """The student's definitions this check needs (the model or function and what it uses)."""
+    got = _definitions(ctx, _keep(check))
+    if got is None:
+        return None
+    model = getattr(check, "model", None)
+    root = getattr(check, "function", None) or (model and (model.class_name or model.builder or model.variable))
+    return (prune(got[0], [root]) if root else got[0]), got[1]
 
 
 def _definitions(ctx: Context, keep: tuple[str, ...] = ()) -> tuple[str, list[str]] | None:
@@ -88,14 +98,14 @@ def _transient(out: dict) -> bool:
 
 def measure_key(item: Item, ctx: Context) -> str:
     check: ModelCheck = item.check  # type: ignore[assignment]
-    got = _definitions(ctx, _keep(check))
+    got = definitions(ctx, check)
     return stable_hash("model", probe_version(), got[0] if got else None,
                        check.model.model_dump(mode="json", by_alias=True), list(check.input_shape))
 
 
 def measure(item: Item, ctx: Context) -> dict:
     check: ModelCheck = item.check  # type: ignore[assignment]
-    got = _definitions(ctx, _keep(check))
+    got = definitions(ctx, check)
     if got is None:
         return {"missing": "no notebook to take the model from"}
     source, warnings = got
@@ -262,14 +272,14 @@ def score(item: Item, measurement: dict | None, ctx: Context) -> ItemResult:
 
 def function_measure_key(item: Item, ctx: Context) -> str:
     check: FunctionCheck = item.check  # type: ignore[assignment]
-    got = _definitions(ctx)
+    got = definitions(ctx, check)
     return stable_hash("function", probe_version(), got[0] if got else None, check.function, check.reference,
                        check.params, check.tolerance.model_dump() if check.tolerance else None)
 
 
 def function_measure(item: Item, ctx: Context) -> dict:
     check: FunctionCheck = item.check  # type: ignore[assignment]
-    got = _definitions(ctx)
+    got = definitions(ctx, check)
     if got is None:
         return {"missing": "no notebook to take the function from"}
     source, warnings = got

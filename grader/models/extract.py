@@ -266,3 +266,36 @@ def definitions_source(notebook: nbformat.NotebookNode | Path | str, skip_tags: 
             warnings.append(f"name {name!r} is used by the definitions but assigned only by a dropped "
                             f"statement ({dropped_binders[name]}); it will be undefined")
     return source, warnings
+
+
+_HEADER = re.compile(r"^# --- .*$", re.M)
+
+
+def prune(source: str, roots: Iterable[str]) -> str:
+    """Keep only the statements ``roots`` need (transitively), in their order.
+
+    Two students who share the template's model but differ in unrelated cells
+    then produce the same source, so the model is probed and retrained once.
+    Star imports are always kept: what they bind cannot be known statically.
+    """
+    starts = [m.start() for m in _HEADER.finditer(source)] or [0]
+    chunks = [source[a:b] for a, b in zip(starts, starts[1:] + [len(source)])]
+    info = []
+    for chunk in chunks:
+        try:
+            body = ast.parse(chunk).body
+        except SyntaxError:
+            return source  # not our own output: leave it whole
+        star = any(isinstance(s, ast.ImportFrom) and any(a.name == "*" for a in s.names) for s in body)
+        info.append((set().union(*[_bound_names(s) for s in body]) if body else set(), _used_names(body), star))
+    if not any(bound & set(roots) for bound, _, _ in info):
+        return source  # the root is missing: keep everything so the error can say what is there
+    needed, keep = set(roots), [False] * len(chunks)
+    changed = True
+    while changed:
+        changed = False
+        for i, (bound, used, star) in enumerate(info):
+            if not keep[i] and (star or bound & needed):
+                keep[i] = changed = True
+                needed |= used
+    return "".join(c for c, k in zip(chunks, keep) if k)
