@@ -404,9 +404,6 @@ def _param_variants(layers, trainable_only):
         c.append(("the convolution weights were counted as K·K·C_out, without the input channels C_in",
                   lambda: arithmetic.param_counts(
                       [s.replace(in_channels=1) if s.kind == "conv" else s for s in specs], trainable_only)))
-        c.append(("a bias was counted per input channel and filter (C_in·(K·K+1)·C_out) instead of one per filter",
-                  lambda: [n + ((s["in_channels"] - 1) * s["out_channels"] if s.kind == "conv" and s.get("bias", True)
-                                else 0) for s, n in zip(specs, arithmetic.param_counts(specs, trainable_only))]))
         c.append(("the biases were counted once per weight instead of once per output channel",
                   lambda: [n + (n - s["out_channels"] if s.kind == "conv" and s.get("bias", True) else 0)
                            for s, n in zip(specs, arithmetic.param_counts(specs, trainable_only))]))
@@ -417,6 +414,10 @@ def _param_variants(layers, trainable_only):
         c.append(("the BatchNorm layers were not counted",
                   lambda: [0 if s.category == "norm" else n
                            for s, n in zip(specs, arithmetic.param_counts(specs, trainable_only))]))
+    if any(s.kind == "conv" for s in specs):  # last: rarer than the slips above when values coincide
+        c.append(("a bias was counted per input channel and filter (C_in·(K·K+1)·C_out) instead of one per filter",
+                  lambda: [n + ((s["in_channels"] - 1) * s["out_channels"] if s.kind == "conv" and s.get("bias", True)
+                                else 0) for s, n in zip(specs, arithmetic.param_counts(specs, trainable_only))]))
     return c
 
 
