@@ -19,25 +19,14 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_notebook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from notebooks import cell, code, md, write  # noqa: E402  (shared notebook helpers)
 
 ROOT = Path(__file__).resolve().parents[1]
 A = ROOT / "assignments" / "ai2100-hw4"
 S = ROOT / "submissions" / "ai2100-hw4"
-
-
-def md(text, tags=(), cid=None):
-    c = new_markdown_cell(text)
-    c.metadata["tags"] = list(tags)
-    c["id"] = cid
-    return c
-
-
-def code(src, tags=(), cid=None):
-    c = new_code_cell(src)
-    c.metadata["tags"] = list(tags)
-    c["id"] = cid
-    return c
 
 
 INTRO = """# AI2100/AI5100 Deep Learning — Homework 4: CNNs (30 points)
@@ -155,10 +144,6 @@ def template() -> nbformat.NotebookNode:
         code(TEMPLATE["6-tsne"], tags=["long-running", "tsne"], cid="6-tsne"),
     ]
     return nb
-
-
-def cell(nb, cid):
-    return next(c for c in nb.cells if c.get("id") == cid)
 
 
 # ---------------------------------------------------------------- the solution
@@ -432,12 +417,6 @@ def pool_gradient_student(ref: nbformat.NotebookNode) -> nbformat.NotebookNode:
         "return self.softmax(self.fc2(x))", "return self.fc2(x)")
     return student(ref, {"3-layers": layers, "3-optimizers": opts, "1-cnn": cnn, "5a-plot": "# 5a error plot\n# TODO"},
                    {"5a-plot": []})
-
-
-def write(nb, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.validate(nb)
-    nbformat.write(nb, str(path))
 
 
 def main() -> None:

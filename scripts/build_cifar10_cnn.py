@@ -17,28 +17,18 @@ import base64
 import io
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbformat.v4 import new_notebook, new_output
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from notebooks import cell, code, md, write  # noqa: E402  (shared notebook helpers)
 
 ROOT = Path(__file__).resolve().parents[1]
 A = ROOT / "assignments" / "cifar10-cnn"
 S = ROOT / "submissions" / "cifar10-cnn"
-
-
-def md(text, tags=(), cid=None):
-    c = new_markdown_cell(text)
-    c.metadata["tags"] = list(tags)
-    c["id"] = cid
-    return c
-
-
-def code(src, tags=(), cid=None):
-    c = new_code_cell(src)
-    c.metadata["tags"] = list(tags)
-    c["id"] = cid
-    return c
 
 
 def png(decay: float) -> str:
@@ -231,10 +221,6 @@ def template() -> nbformat.NotebookNode:
     return nb
 
 
-def cell(nb, cid):
-    return next(c for c in nb.cells if c.get("id") == cid)
-
-
 def handed_in(c, text=None, images=0, decay=20.0):
     c.outputs = []
     if text:
@@ -422,12 +408,6 @@ NO_BIAS_IMPROVED = IMPROVED.replace(
 def no_bias_student() -> nbformat.NotebookNode:
     return with_work(template(), NO_BIAS_1, NO_BIAS_1B, baseline=NO_BIAS_BASELINE, improved=NO_BIAS_IMPROVED,
                      acc=(0.71, 0.74, 0.80, 0.88))
-
-
-def write(nb, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.validate(nb)
-    nbformat.write(nb, str(path))
 
 
 def main() -> None:

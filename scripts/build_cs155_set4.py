@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_tmu_hw4 import cell, code, md, run_outputs, write  # noqa: E402  (shared notebook helpers)
+from notebooks import cell, code, md, run_outputs, write  # noqa: E402  (shared notebook helpers)
 
 import nbformat  # noqa: E402
 from nbformat.v4 import new_notebook  # noqa: E402

@@ -6,50 +6,19 @@ Run: python scripts/build_tmu_hw4.py
 """
 from __future__ import annotations
 
-import base64
-import copy
-import io
-import json
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbformat.v4 import new_notebook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from notebooks import cell, code, md, run_outputs, write  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 A = ROOT / "assignments" / "tmu-hw4"
 S = ROOT / "submissions" / "tmu-hw4"
-
-
-def _id(cid: str) -> str:
-    return cid.replace(".", "_")  # cell ids allow letters, digits, - and _
-
-
-def md(text, tags=(), cid=None):
-    c = new_markdown_cell(text)
-    c.metadata["tags"] = list(tags)
-    c["id"] = _id(cid)
-    return c
-
-
-def code(src, tags=(), cid=None):
-    c = new_code_cell(src)
-    c.metadata["tags"] = list(tags)
-    c["id"] = _id(cid)
-    return c
-
-
-def png(seed: int) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import math
-    fig, ax = plt.subplots(figsize=(4, 2.5))
-    xs = list(range(100))
-    ax.plot(xs, [2.3 * math.exp(-x / (15 + seed)) + 0.05 for x in xs])
-    ax.set_xlabel("iteration" if seed == 0 else "epoch"); ax.set_ylabel("loss")
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=60); plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 IMPORTS = """import numpy as np
@@ -217,10 +186,6 @@ def template() -> nbformat.NotebookNode:
     return nb
 
 
-def cell(nb, cid):
-    return next(c for c in nb.cells if c.get("id") == _id(cid))
-
-
 SOLUTION_1A = """# 1a.i — computed with torch, as a solution would check its hand calculation
 X = torch.tensor(x, dtype=torch.float32)[None, None]
 W = torch.tensor(w, dtype=torch.float32)[None, None]
@@ -256,15 +221,6 @@ FREE_SOLUTION = {
     "1a.iv": "∂L/∂w = (∂y/∂w)ᵀ ∂L/∂y = [Σ x_i δ_i, Σ x_{i+1} δ_i]: a correlation of the input with the upstream gradient.",
     "1b.i": "R_k = R_{k-1} + (K_k − 1)·J_{k-1} with the jump J_k = J_{k-1}·S_k, R_0 = 1, J_0 = 1.",
 }
-
-
-def run_outputs(c, text=None, images=0):
-    c.outputs = []
-    if text:
-        c.outputs.append(new_output("stream", name="stdout", text=text))
-    for i in range(images):
-        c.outputs.append(new_output("display_data", data={"image/png": png(i), "text/plain": "<Figure>"}))
-    c.execution_count = 1
 
 
 def solution() -> nbformat.NotebookNode:
@@ -354,12 +310,6 @@ params_conv2 = 3 * 3 * 64 * 128
 params_fc1 = 25088 * 4096"""
     cell(nb, "2c").source = CNN_SOLUTION.replace("nn.MaxPool2d(2, 2, 0)", "nn.AvgPool2d(2, 2, 0)")
     return nb
-
-
-def write(nb, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.validate(nb)
-    nbformat.write(nb, str(path))
 
 
 def main() -> None:
