@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import re
 import traceback
@@ -337,7 +338,10 @@ def grade_batch(rubric: Rubric, folder: Path, reports: Path, options: Options,
             if on_done:
                 on_done(res)
     else:
-        with ProcessPoolExecutor(max_workers=options.workers) as pool:
+        # spawn, not fork: once torch ran a parallel op in this process (reference
+        # values, an in-process self-check), libgomp's thread pool does not survive
+        # fork and the first torch op in a forked worker hangs forever
+        with ProcessPoolExecutor(max_workers=options.workers, mp_context=mp.get_context("spawn")) as pool:
             futures = {pool.submit(_grade_to_disk, rubric, s, reports, options): s for s in subs}
             for fut in as_completed(futures):
                 sub = futures[fut]
