@@ -153,32 +153,42 @@ def grade(rubric: Path = typer.Argument(..., help="rubric YAML"),
     _stage(r, opts.data_root)
     counts = {"done": 0, "failed": 0}
     t0 = time.monotonic()
+    # Grades go to the reports only, never to the terminal or a CI log: progress and the
+    # summary say what ran and what failed, not what anybody scored.
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                  console=console, transient=False) as progress:
+                  console=console, transient=False, disable=not console.is_terminal) as progress:
         task = progress.add_task(r.assignment.id, total=None, counts="")
 
         def started(n: int) -> None:
+            counts["total"] = n
             progress.update(task, total=n, counts=f"0 done, 0 failed, {n} left")
 
         def done(res) -> None:
             counts["done" if res.graded else "failed"] += 1
-            total = progress.tasks[0].total or 0
-            left = total - counts["done"] - counts["failed"]
-            progress.update(task, advance=1, counts=f"{counts['done']} done, {counts['failed']} failed, {left} left")
+            finished = counts["done"] + counts["failed"]
+            line = f"{counts['done']} done, {counts['failed']} failed, {counts['total'] - finished} left"
+            progress.update(task, advance=1, counts=line)
+            if not console.is_terminal:  # logs and CI: one plain line per submission
+                elapsed = time.monotonic() - t0
+                eta = elapsed / finished * (counts["total"] - finished)
+                console.print(f"[{finished}/{counts['total']}] {res.student}: "
+                              f"{'graded' if res.graded else 'NOT graded'} — {line}, ETA {eta:.0f} s",
+                              markup=False, highlight=False)
 
         outcome = grade_batch(r, submissions, out_dir, opts, on_done=done, on_start=started)
 
     table = Table(title=f"{r.assignment.id}: {len(outcome.results)} submissions in {time.monotonic() - t0:.0f} s")
-    for col in ("student", "score", "auto", "manual", "pending", "unverified", "run", "note"):
+    for col in ("student", "graded", "run", "items", "pending review", "unverified", "note"):
         table.add_column(col)
     for res in outcome.results:
-        pts = res.points_by_grading()
+        pending = sum(1 for i in res.items if i.grading == "pending")
+        unverified = sum(1 for i in res.items if i.grading == "unverified")
         note = res.reason or res.execution.message
-        table.add_row(res.student, f"{round(res.score, 2):g}/{res.max_score:g}", f"{round(pts['auto'], 2):g}", f"{pts['manual']:g}",
-                      f"{pts['pending']:g}", f"{pts['unverified']:g}", res.execution.status, note[:60])
+        table.add_row(res.student, "yes" if res.graded else "[red]NO[/red]", res.execution.status,
+                      str(len(res.items)), str(pending), str(unverified), note[:70])
     console.print(table)
-    console.print(f"reports: {out_dir}/ (index.html, gradebook.csv, summary.json, <student>/report.html)")
+    console.print(f"scores and reports: {out_dir}/ (index.html, gradebook.csv, summary.json, <student>/report.html)")
     raise typer.Exit(1 if outcome.failed else 0)
 
 

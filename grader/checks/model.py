@@ -28,7 +28,6 @@ conventions.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from ..models.extract import definitions_source, prune
 from ..models.runner import probe_function, probe_model, probe_version
 from ..results import ItemResult
 from ..rubric import FunctionCheck, Item, ModelCheck
+from .. import sandbox as sb
 from ..sandbox import SandboxSpec
 from .base import Context, result, stable_hash
 
@@ -77,7 +77,7 @@ class _Scratch:
     """A scratch folder for one probe (world-traversable: bwrap's root flavour enters it)."""
 
     def __enter__(self) -> Path:
-        self.base = Path(tempfile.mkdtemp(prefix="gmodel-"))
+        self.base = sb.private_tempdir("gr-", dir="/tmp")
         scratch = self.base / "s"
         scratch.mkdir()
         return scratch

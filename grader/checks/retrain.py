@@ -16,7 +16,6 @@ import math
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +130,7 @@ def _thin(curve: list[float]) -> list[float]:
 
 def _train_in_sandbox(ctx: Context, data, source: str, name: str, check: RetrainCheck, proto: dict, seed: int,
                       make_request) -> dict[str, Any]:
-    base = Path(tempfile.mkdtemp(prefix="gr-", dir="/tmp"))
+    base = sb.private_tempdir("gr-", dir="/tmp")  # removed by the next run if grader is killed
     scratch = base / "s"
     scratch.mkdir()
     try:
