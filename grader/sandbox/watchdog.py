@@ -13,6 +13,7 @@ DataLoader worker would kill honest notebooks).
 """
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import threading
@@ -138,7 +139,7 @@ class Watchdog(threading.Thread):
     def run(self) -> None:
         next_disk = 0.0
         disk_every = 0.25
-        over_tasks = 0
+        near_limit: collections.deque[bool] = collections.deque(maxlen=10)
         while not self._stop_event.is_set():
             now = time.monotonic()
             procs = [p for p in descendants(self.pid) if _alive(p)]
@@ -158,8 +159,10 @@ class Watchdog(threading.Thread):
                 # are being created, which this sample does not see, so a tree
                 # whose forks already fail can look a few tasks short of the limit
                 near = self.processes - max(2, self.processes // 10)
-                over_tasks = over_tasks + 1 if tasks >= near else 0
-                if over_tasks >= 5:
+                # most of the last second, not strictly every sample: a bomb whose
+                # children fork and exit (sh loops running sleep) dips below now and then
+                near_limit.append(tasks >= near)
+                if sum(near_limit) >= 5:
                     self._trip(f"process limit of {self.processes} reached (too many processes or threads)")
                     return
             if self.wall_seconds and now - self._start > self.wall_seconds:
