@@ -193,12 +193,11 @@ class Protocol(Strict):
     test_subset: int | None = None
     epochs: int = Field(1, gt=0)
     batch_size: int = Field(64, gt=0)
-    optimizer: Literal["sgd", "adam", "student"] = "adam"
+    optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = 1e-3
     momentum: float = 0.0
     loss: Literal["cross_entropy", "nll", "auto"] = "auto"
     seeds: list[int] = Field(default_factory=lambda: [0])
-    train_function: str | None = Field(None, description="the student's own training function, when the assignment asks for it")
 
 
 class Claim(Strict):

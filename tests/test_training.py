@@ -145,8 +145,8 @@ def test_sgd_time_limit_and_protocol_from_rubric(data):
     stopped = train_and_predict(SmallCNN, small, protocol(epochs=3), threads=1, time_limit=0)
     assert stopped.epochs_done == 0 and len(stopped.loss_curve) == 1 and "time limit" in stopped.warnings[0]
     assert len(stopped.predictions) == 16
-    with pytest.raises(NotImplementedError):
-        train_and_predict(SmallCNN, small, protocol(optimizer="student"), threads=1)
+    with pytest.raises(ValueError, match="sgd or adam"):
+        train_and_predict(SmallCNN, small, protocol(optimizer="lbfgs"), threads=1)
 
     from grader.rubric import Protocol
 

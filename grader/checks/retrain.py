@@ -91,8 +91,6 @@ def measure(item: Item, ctx: Context) -> dict[str, Any]:
     if not staged.available:
         return {"error": staged.message, "transient": True}
     proto, _, verified = effective_protocol(check, staged)
-    if proto.get("optimizer") == "student":
-        proto["optimizer"] = "adam"  # the student's own loop is not run; documented in the report
     source, warnings = student_source(item, ctx)
     source, name = _builder(item, source)
     data = prepare(proto, _data_root())
@@ -235,8 +233,6 @@ def score(item: Item, m: dict | None, ctx: Context) -> ItemResult:
     else:
         details.append(f"the real target is {_pct(check.threshold)}, which cannot be verified without the full data set; "
                        f"on the subset the rubric's offline threshold {_pct(threshold)} applies (±{_pct(2 * noise)} test-set noise)")
-    if check.protocol.optimizer == "student":
-        details.append("the student's own optimiser is not run; grader trained with Adam")
     claim, claim_where = claimed_accuracy(check, ctx)
     flag = ""
     if claim is not None:

@@ -270,9 +270,7 @@ def _optimizer(p: TrainProtocol, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum)
     if p.optimizer == "adam":
         return torch.optim.Adam(params, lr=p.lr)
-    raise NotImplementedError(
-        f"optimizer {p.optimizer!r} is not handled by the harness (\"student\" needs the student's own training function)"
-    )
+    raise ValueError(f"optimizer {p.optimizer!r} is not handled by the harness (sgd or adam)")
 
 
 def _flat(out: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ class TrainProtocol:
     test_subset: int | None = None
     epochs: int = 1
     batch_size: int = 64
-    optimizer: str = "adam"  # "sgd" | "adam" ("student" is the rubric's, not handled here)
+    optimizer: str = "adam"  # "sgd" | "adam"
     lr: float = 1e-3
     momentum: float = 0.0
     loss: str = "auto"  # "cross_entropy" | "nll" | "auto"
@@ -45,7 +45,7 @@ class TrainProtocol:
     def from_any(cls, obj: Any, seed: int | None = None) -> "TrainProtocol":
         """From a ``TrainProtocol``, a dict, or the rubric's pydantic ``Protocol``.
 
-        Unknown keys are dropped (e.g. ``train_function``); ``seeds`` supplies
+        Unknown keys are dropped; ``seeds`` supplies
         ``seed`` (its first entry) unless ``seed`` is given.
         """
         if isinstance(obj, cls):
