@@ -26,7 +26,7 @@ def score(item: Item, measurement: dict | None, ctx: Context) -> ItemResult:
     review = reviews.get(item.id)
     text = answer_text(item, ctx)
     if review is None or not review.reviewed:
-        msg = "waiting for manual review"
+        msg = "queued for review by a TA"
         if review is not None and review.problem:
             msg += f" ({review.problem})"
         return result(item, status="pending", grading="pending", given=text or None, message=msg)
