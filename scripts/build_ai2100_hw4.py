@@ -14,7 +14,6 @@ Run: python scripts/build_ai2100_hw4.py   (from the repository root)
 from __future__ import annotations
 
 import copy
-import shutil
 import sys
 from pathlib import Path
 
@@ -22,11 +21,9 @@ import nbformat
 from nbformat.v4 import new_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebooks import cell, code, md, write  # noqa: E402  (shared notebook helpers)
+from notebooks import cell, code, md, publish  # noqa: E402  (shared notebook helpers)
 
 ROOT = Path(__file__).resolve().parents[1]
-A = ROOT / "assignments" / "ai2100-hw4"
-S = ROOT / "submissions" / "ai2100-hw4"
 
 
 INTRO = """# AI2100/AI5100 Deep Learning — Homework 4: CNNs (30 points)
@@ -420,15 +417,11 @@ def pool_gradient_student(ref: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def main() -> None:
-    write(template(), A / "template.ipynb")
     ref = executed_solution()
-    write(ref, A / "solution.ipynb")
-    if S.exists():
-        shutil.rmtree(S)
-    write(ref, S / "reference.ipynb")
-    write(seed_student(ref), S / "seed-student" / "hw4.ipynb")
-    write(pool_gradient_student(ref), S / "pool-gradient-student.ipynb")
-
+    publish("ai2100-hw4", template(), ref, {
+        "seed-student/hw4.ipynb": seed_student(ref),
+        "pool-gradient-student.ipynb": pool_gradient_student(ref),
+    })
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,11 +23,8 @@ import nbformat
 from nbformat.v4 import new_notebook, new_output
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebooks import cell, code, md, write  # noqa: E402  (shared notebook helpers)
+from notebooks import cell, code, md, publish  # noqa: E402  (shared notebook helpers)
 
-ROOT = Path(__file__).resolve().parents[1]
-A = ROOT / "assignments" / "cifar10-cnn"
-S = ROOT / "submissions" / "cifar10-cnn"
 
 
 def png(decay: float) -> str:
@@ -411,16 +407,11 @@ def no_bias_student() -> nbformat.NotebookNode:
 
 
 def main() -> None:
-    write(template(), A / "template.ipynb")
-    write(solution(), A / "solution.ipynb")
-    if S.exists():
-        shutil.rmtree(S)
-    write(solution(), S / "reference.ipynb")
     nb, answers = seed_student()
-    write(nb, S / "seed-student" / "report.ipynb")
-    (S / "seed-student" / "answers.yaml").write_text(answers)
-    write(no_bias_student(), S / "no-bias-student.ipynb")
-
+    publish("cifar10-cnn", template(), solution(), {
+        "seed-student/report.ipynb": nb, "seed-student/answers.yaml": answers,
+        "no-bias-student.ipynb": no_bias_student(),
+    })
 
 if __name__ == "__main__":
     main()

@@ -9,19 +9,15 @@ Run: .venv/bin/python scripts/build_cs155_set4.py
 """
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebooks import cell, code, md, run_outputs, write  # noqa: E402  (shared notebook helpers)
+from notebooks import cell, code, md, publish, run_outputs  # noqa: E402  (shared notebook helpers)
 
 import nbformat  # noqa: E402
 from nbformat.v4 import new_notebook  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-A = ROOT / "assignments" / "cs155-set4"
-S = ROOT / "submissions" / "cs155-set4"
 
 SETUP = """# Setup (do not edit)
 import torch
@@ -369,16 +365,11 @@ max_pooled = [[[1, 1], [1, 1]]] * 4"""
 
 
 def main() -> None:
-    write(template(), A / "template.ipynb")
-    write(solution(), A / "solution.ipynb")
-    if S.exists():
-        shutil.rmtree(S)
-    write(solution(), S / "reference.ipynb")
     nb, answers = seed_student()
-    write(nb, S / "seed-student" / "set4.ipynb")
-    (S / "seed-student" / "answers.yaml").write_text(answers)
-    write(wide_not_deep_student(), S / "wide-not-deep-student.ipynb")
-
+    publish("cs155-set4", template(), solution(), {
+        "seed-student/set4.ipynb": nb, "seed-student/answers.yaml": answers,
+        "wide-not-deep-student.ipynb": wide_not_deep_student(),
+    })
 
 if __name__ == "__main__":
     main()

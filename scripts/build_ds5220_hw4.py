@@ -8,19 +8,15 @@ the template's cell ids. Run: .venv/bin/python scripts/build_ds5220_hw4.py
 """
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebooks import cell, code, md, run_outputs, write  # noqa: E402  (shared notebook helpers)
+from notebooks import cell, code, md, publish, run_outputs  # noqa: E402  (shared notebook helpers)
 
 import nbformat  # noqa: E402
 from nbformat.v4 import new_notebook  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-A = ROOT / "assignments" / "ds5220-hw4"
-S = ROOT / "submissions" / "ds5220-hw4"
 
 SETUP = """# Setup (do not edit)
 import numpy as np
@@ -437,14 +433,10 @@ def sigmoid_student() -> nbformat.NotebookNode:
 
 
 def main() -> None:
-    write(template(), A / "template.ipynb")
-    write(solution(), A / "solution.ipynb")
-    if S.exists():
-        shutil.rmtree(S)
-    write(solution(), S / "reference.ipynb")
-    write(seed_student(), S / "seed-student" / "hw4.ipynb")
-    write(sigmoid_student(), S / "sigmoid-student.ipynb")
-
+    publish("ds5220-hw4", template(), solution(), {
+        "seed-student/hw4.ipynb": seed_student(),
+        "sigmoid-student.ipynb": sigmoid_student(),
+    })
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,6 @@ Run: python scripts/build_tmu_hw4.py
 """
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,11 +13,8 @@ import nbformat
 from nbformat.v4 import new_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebooks import cell, code, md, run_outputs, write  # noqa: E402
+from notebooks import cell, code, md, publish, run_outputs  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-A = ROOT / "assignments" / "tmu-hw4"
-S = ROOT / "submissions" / "tmu-hw4"
 
 
 IMPORTS = """import numpy as np
@@ -313,17 +309,12 @@ params_fc1 = 25088 * 4096"""
 
 
 def main() -> None:
-    write(template(), A / "template.ipynb")
-    write(solution(), A / "solution.ipynb")
-    if S.exists():
-        shutil.rmtree(S)
-    write(solution(), S / "reference.ipynb")
     nb, answers = seed_student()
-    write(nb, S / "seed-student" / "hw4.ipynb")
-    (S / "seed-student" / "answers.yaml").write_text(answers)
-    write(crash_midway(), S / "crash-midway.ipynb")
-    write(flipped_kernel_student(), S / "flipped-kernel-student.ipynb")
-
+    publish("tmu-hw4", template(), solution(), {
+        "seed-student/hw4.ipynb": nb, "seed-student/answers.yaml": answers,
+        "crash-midway.ipynb": crash_midway(),
+        "flipped-kernel-student.ipynb": flipped_kernel_student(),
+    })
 
 if __name__ == "__main__":
     main()

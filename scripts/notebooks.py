@@ -63,3 +63,24 @@ def write(nb, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.validate(nb)
     nbformat.write(nb, str(path))
+
+
+def publish(assignment: str, template, solution, samples: dict) -> None:
+    """Write assignments/<id>/{template,solution}.ipynb and rebuild submissions/<id>/.
+
+    ``samples`` maps a path inside submissions/<id>/ to a notebook, or to text for
+    other files (answers.yaml); the solution is always the ``reference`` sample."""
+    import shutil
+    root = Path(__file__).resolve().parents[1]
+    write(template, root / "assignments" / assignment / "template.ipynb")
+    write(solution, root / "assignments" / assignment / "solution.ipynb")
+    subs = root / "submissions" / assignment
+    if subs.exists():
+        shutil.rmtree(subs)
+    write(solution, subs / "reference.ipynb")
+    for rel, content in samples.items():
+        if isinstance(content, str):
+            (subs / rel).parent.mkdir(parents=True, exist_ok=True)
+            (subs / rel).write_text(content)
+        else:
+            write(content, subs / rel)
