@@ -168,16 +168,24 @@ def _details(m: dict) -> list[str]:
     return lines
 
 
+def _unusable(item: Item, m: dict | None, what: str) -> ItemResult | None:
+    """The result for a measurement that is absent, says the answer is missing, or crashed."""
+    if m is None:
+        return result(item, status="error", message=f"grader did not {what}")
+    if m.get("missing"):
+        return result(item, status="missing", message=m["missing"])
+    if "ok" not in m:  # the measurement itself crashed (grade.measure's {"error": ...})
+        return result(item, status="error", message=f"grader could not {what}: {m.get('error')}")
+    return None
+
+
 def score(item: Item, measurement: dict | None, ctx: Context) -> ItemResult:
     check: ModelCheck = item.check  # type: ignore[assignment]
     m = measurement
-    if m is None:
-        return result(item, status="error", message="the model was not measured")
-    if m.get("missing"):
-        return result(item, status="missing", message=m["missing"])
+    problem = _unusable(item, m, "measure the model")
+    if problem is not None:
+        return problem
     warnings = list(m.get("extract_warnings") or []) + list(m.get("warnings") or [])
-    if "ok" not in m:  # the measurement itself crashed (grade.measure's {"error": ...})
-        return result(item, status="error", message=f"grader could not measure the model: {m.get('error')}")
     if not m["ok"]:
         details = list(m.get("traceback") or []) + [f"note: {w}" for w in warnings] + list(m.get("stderr") or [])
         return result(item, status="error", score=0.0, message=f"the model cannot be built: {m['error']}",
@@ -296,13 +304,10 @@ def function_measure(item: Item, ctx: Context) -> dict:
 def function_score(item: Item, measurement: dict | None, ctx: Context) -> ItemResult:
     check: FunctionCheck = item.check  # type: ignore[assignment]
     m = measurement
-    if m is None:
-        return result(item, status="error", message="the function was not run")
-    if m.get("missing"):
-        return result(item, status="missing", message=m["missing"])
+    problem = _unusable(item, m, "run the function")
+    if problem is not None:
+        return problem
     warnings = list(m.get("extract_warnings") or []) + list(m.get("warnings") or [])
-    if "ok" not in m:
-        return result(item, status="error", message=f"grader could not run the function: {m.get('error')}")
     if not m["ok"]:
         status = "missing" if "is not defined" in (m.get("error") or "") else "error"
         return result(item, status=status, message=m["error"],
