@@ -81,6 +81,42 @@ del __grader_extract
 '''
 
 
+# After each cell, the answers that are plain built-in data are copied out, so a kernel
+# that dies later (segfault, memory limit) does not take the answers of earlier cells
+# with it. Only exact built-in types are read here: no student code (``tolist``,
+# ``__str__``) runs, so the snapshot cannot hang. Arrays and tensors are read once
+# at the end by the full reader above.
+_SNAPSHOT = r'''
+def __grader_snapshot(names, marker, limit):
+    import json as _json, math as _math
+    g = globals()
+    def plain(v, depth=0):
+        t = type(v)
+        if depth > 8:
+            raise TypeError
+        if v is None or t is bool or t is str or t is int:
+            return v
+        if t is float:
+            return v if _math.isfinite(v) else repr(v)
+        if t is list or t is tuple:
+            return [plain(x, depth + 1) for x in v]
+        raise TypeError
+    out = {}
+    for n in names:
+        if n in g:
+            try:
+                text = _json.dumps(plain(g[n]))
+                if len(text) > limit:
+                    raise ValueError
+                out[n] = {"ok": True, "value": _json.loads(text)}
+            except Exception:
+                out[n] = {"ok": False}  # defined, but only the reader at the end can read it
+    print(marker + _json.dumps(out) + marker)
+__grader_snapshot(NAMES, MARKER, LIMIT)
+del __grader_snapshot
+'''
+
+
 class CappedClient(NotebookClient):
     """nbclient that stops storing output past a byte budget, as it streams."""
 
@@ -236,6 +272,7 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
     cell_timeouts: list[str] = []
     timed_out: set[int] = set()
     responsive = True
+    snapshot: dict[str, Any] = {}
     try:
         await client.async_start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                             **launcher.popen_kwargs())
@@ -254,7 +291,8 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
                 # nbclient interrupts at client.timeout and then waits for the reply
                 # forever (re-interrupting every client.timeout): a cell that ignores
                 # SIGINT would run until the watchdog's backstop. The hard deadline
-                # here ends it; the kernel is stopped and its answers are lost.
+                # here ends it; the kernel is stopped, and only the answers copied out
+                # after earlier cells are kept.
                 await _execute_cell(client, cell, index, client.timeout + INTERRUPT_GRACE)
             except (CellTimeoutError, _HardTimeout):
                 status, message = "timeout", (f"cell {index + 1} ran longer than the {client.timeout} s allowed "
@@ -271,12 +309,18 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
                     break
                 timed_out.add(index)
                 cell_timeouts.append(f"cell {index + 1} ran longer than the {cell_timeout:.0f} s allowed per cell and was interrupted")
+            if variables and cell.source.strip() and SKIP_TAG not in cell.metadata.get("tags", []):
+                snapshot.update({n: v for n, v in (await _extract(client, variables, _SNAPSHOT, 5)).items()
+                                 if v.get("ok") or "error" not in v})  # absent names come back with an error
         if status in ("ok", "timeout") and responsive:
             # the kernel is alive (interrupted at worst): later answers still count
             record["variables"] = await _extract(client, variables)
+        else:
+            record["variables"] = _from_snapshot(variables, snapshot)
     except (DeadKernelError, RuntimeError, TimeoutError, OSError) as exc:
         if status == "ok":
             status, message = "killed", f"the kernel could not be run: {exc}"
+        record["variables"] = _from_snapshot(variables, snapshot)
     finally:
         reason = launcher.stop()
         try:
@@ -336,22 +380,26 @@ async def _execute_cell(client: CappedClient, cell, index: int, hard: float) -> 
     raise _HardTimeout(f"cell {index + 1} still running after {hard:.0f} s")
 
 
-async def _extract(client: CappedClient, names: list[str]) -> dict[str, Any]:
+async def _extract(client: CappedClient, names: list[str], template: str = _EXTRACT,
+                   timeout: int = EXTRACT_TIMEOUT) -> dict[str, Any]:
     marker = "@@grader-" + secrets.token_hex(8) + "@@"
-    source = (_EXTRACT.replace("NAMES", repr(sorted(set(names)))).replace("MARKER", repr(marker))
+    source = (template.replace("NAMES", repr(sorted(set(names)))).replace("MARKER", repr(marker))
               .replace("LIMIT", str(MAX_VALUE_BYTES)))
     cell = nbformat.v4.new_code_cell(source)
-    client.budget += 4 * MAX_VALUE_BYTES * max(1, len(names))
-    client.timeout = EXTRACT_TIMEOUT
+    budget, used, truncated = client.budget, client.used, client.truncated
+    client.budget = used + 4 * MAX_VALUE_BYTES * max(1, len(names))
+    client.timeout = timeout
     client.nb.cells.append(cell)
     try:
         # the hard deadline: a value whose tolist() loops and swallows the interrupt
-        await _execute_cell(client, cell, len(client.nb.cells) - 1, EXTRACT_TIMEOUT + INTERRUPT_GRACE)
+        await _execute_cell(client, cell, len(client.nb.cells) - 1, timeout + INTERRUPT_GRACE)
     except (CellTimeoutError, DeadKernelError, _HardTimeout):
         return {n: {"ok": False, "error": f"the answers could not be read from the kernel (reading them did not "
-                                          f"finish within {EXTRACT_TIMEOUT} s)"} for n in names}
+                                          f"finish within {timeout} s)"} for n in names}
     finally:
         client.nb.cells.pop()
+        # grader's own reading does not use up the student's output budget
+        client.budget, client.used, client.truncated = budget, used, truncated
     text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
     m = re.search(re.escape(marker) + r"(.*)" + re.escape(marker), text, re.S)
     if not m:
@@ -365,6 +413,14 @@ async def _extract(client: CappedClient, names: list[str]) -> dict[str, Any]:
         v = data.get(n)
         out[n] = v if isinstance(v, dict) and isinstance(v.get("ok"), bool) else {"ok": False, "error": "unreadable"}
     return out
+
+
+def _from_snapshot(names: list[str], snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The answers copied out after the last cell that completed, for a kernel that is gone."""
+    unread = {"ok": False, "error": "the kernel stopped before the end, and from earlier cells only plain "
+                                    "numbers, strings and lists are kept"}
+    return {n: (snapshot[n] if snapshot[n].get("ok") else unread) if n in snapshot else
+            {"ok": False, "error": "not defined"} for n in names}
 
 
 def tagged_text(nb) -> dict[str, list[str]]:

@@ -37,7 +37,8 @@ EXPECT = {
     # time
     "loop_forever": (True, "errors", "cell 3 ran longer than the 8 s allowed per cell and was interrupted", 5),
     "sleep_forever": (True, "errors", "cell 3 ran longer than the 8 s allowed per cell and was interrupted", 5),
-    "ignores_signals": (True, "timeout", "cell 3 ran longer than the 8 s allowed and did not stop when interrupted", 0),
+    # answers of cells before a kernel that had to be stopped or died still count (answer_a: 2 points)
+    "ignores_signals": (True, "timeout", "cell 3 ran longer than the 8 s allowed and did not stop when interrupted", 2),
     "slow_cells": (True, "timeout", "the notebook ran out of its 20 s in cell 5", 2),
     # resources
     "fork_bomb": (True, "killed", "process limit of 64 reached", 0),
@@ -52,8 +53,8 @@ EXPECT = {
     "kill_parent": (True, "errors", "cell 6: ProcessLookupError", 5),   # kill(-1): nobody else to signal
     "daemon": (True, "ok", "", 6),
     # crashes
-    "segfault": (True, "killed", "the kernel died in cell 3", 0),
-    "os_exit": (True, "killed", "the kernel died in cell 3", 0),
+    "segfault": (True, "killed", "the kernel died in cell 3", 2),
+    "os_exit": (True, "killed", "the kernel died in cell 3", 2),
     "sys_exit": (True, "errors", "cell 3: SystemExit: 3", 5),
     # cheating
     "monkeypatch": (True, "ok", "", 6),
