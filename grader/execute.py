@@ -314,7 +314,10 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
                                  if v.get("ok") or "error" not in v})  # absent names come back with an error
         if status in ("ok", "timeout") and responsive:
             # the kernel is alive (interrupted at worst): later answers still count
-            record["variables"] = await _extract(client, variables)
+            final = await _extract(client, variables)
+            # a value whose reading hangs must not cost the answers copied out earlier
+            record["variables"] = {n: snapshot[n] if "could not be read" in final[n].get("error", "")
+                                   and snapshot.get(n, {}).get("ok") else final[n] for n in variables}
         else:
             record["variables"] = _from_snapshot(variables, snapshot)
     except (DeadKernelError, RuntimeError, TimeoutError, OSError) as exc:
