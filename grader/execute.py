@@ -41,7 +41,7 @@ INTERRUPT_GRACE = 5.0                  # seconds a cell gets to stop after the i
 EXTRACT_TIMEOUT = 15                   # reading the answers (plain data) out of the kernel
 
 _EXTRACT = r'''
-def __grader_extract(names, marker, limit):
+def __grader_extract(names, marker, limit, strict):
     import json as _json, math as _math
     g = globals()
     def plain(v, depth=0):
@@ -54,6 +54,8 @@ def __grader_extract(names, marker, limit):
             return v if _math.isfinite(v) else repr(v)
         if t is list or t is tuple:
             return [plain(x, depth + 1) for x in v]
+        if strict:
+            raise TypeError("read at the end only")
         if t is dict:
             return {str(k): plain(x, depth + 1) for k, x in v.items()}
         mod = getattr(t, "__module__", "") or ""
@@ -74,46 +76,10 @@ def __grader_extract(names, marker, limit):
                 raise ValueError("value too large (%d bytes)" % len(text))
             out[n] = {"ok": True, "value": val}
         except Exception as e:
-            out[n] = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+            out[n] = {"ok": False} if strict else {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
     print(marker + _json.dumps(out) + marker)
-__grader_extract(NAMES, MARKER, LIMIT)
+__grader_extract(NAMES, MARKER, LIMIT, STRICT)
 del __grader_extract
-'''
-
-
-# After each cell, the answers that are plain built-in data are copied out, so a kernel
-# that dies later (segfault, memory limit) does not take the answers of earlier cells
-# with it. Only exact built-in types are read here: no student code (``tolist``,
-# ``__str__``) runs, so the snapshot cannot hang. Arrays and tensors are read once
-# at the end by the full reader above.
-_SNAPSHOT = r'''
-def __grader_snapshot(names, marker, limit):
-    import json as _json, math as _math
-    g = globals()
-    def plain(v, depth=0):
-        t = type(v)
-        if depth > 8:
-            raise TypeError
-        if v is None or t is bool or t is str or t is int:
-            return v
-        if t is float:
-            return v if _math.isfinite(v) else repr(v)
-        if t is list or t is tuple:
-            return [plain(x, depth + 1) for x in v]
-        raise TypeError
-    out = {}
-    for n in names:
-        if n in g:
-            try:
-                text = _json.dumps(plain(g[n]))
-                if len(text) > limit:
-                    raise ValueError
-                out[n] = {"ok": True, "value": _json.loads(text)}
-            except Exception:
-                out[n] = {"ok": False}  # defined, but only the reader at the end can read it
-    print(marker + _json.dumps(out) + marker)
-__grader_snapshot(NAMES, MARKER, LIMIT)
-del __grader_snapshot
 '''
 
 
@@ -310,7 +276,7 @@ async def _run(nb, scratch: Path, base: Path, launcher, record: dict, variables:
                 timed_out.add(index)
                 cell_timeouts.append(f"cell {index + 1} ran longer than the {cell_timeout:.0f} s allowed per cell and was interrupted")
             if variables and cell.source.strip() and SKIP_TAG not in cell.metadata.get("tags", []):
-                snapshot.update({n: v for n, v in (await _extract(client, variables, _SNAPSHOT, 5)).items()
+                snapshot.update({n: v for n, v in (await _extract(client, variables, snapshot=True, timeout=5)).items()
                                  if v.get("ok") or "error" not in v})  # absent names come back with an error
         if status in ("ok", "timeout") and responsive:
             # the kernel is alive (interrupted at worst): later answers still count
@@ -383,11 +349,18 @@ async def _execute_cell(client: CappedClient, cell, index: int, hard: float) -> 
     raise _HardTimeout(f"cell {index + 1} still running after {hard:.0f} s")
 
 
-async def _extract(client: CappedClient, names: list[str], template: str = _EXTRACT,
+async def _extract(client: CappedClient, names: list[str], snapshot: bool = False,
                    timeout: int = EXTRACT_TIMEOUT) -> dict[str, Any]:
+    """Read the named answers out of the kernel as plain data.
+
+    ``snapshot``: the copy taken after every cell, so a kernel that dies later does not
+    take earlier answers with it. It reads exact built-in types only, so no student
+    code (``tolist``, ``__str__``) runs and it cannot hang; a value it leaves to the
+    full read at the end comes back as ``{"ok": False}`` without an error.
+    """
     marker = "@@grader-" + secrets.token_hex(8) + "@@"
-    source = (template.replace("NAMES", repr(sorted(set(names)))).replace("MARKER", repr(marker))
-              .replace("LIMIT", str(MAX_VALUE_BYTES)))
+    source = (_EXTRACT.replace("NAMES", repr(sorted(set(names)))).replace("MARKER", repr(marker))
+              .replace("LIMIT", str(MAX_VALUE_BYTES)).replace("STRICT", repr(snapshot)))
     cell = nbformat.v4.new_code_cell(source)
     budget, used, truncated = client.budget, client.used, client.truncated
     client.budget = used + 4 * MAX_VALUE_BYTES * max(1, len(names))
