@@ -148,14 +148,8 @@ def count_params(module: Any) -> tuple[int, int]:
     seen: set[int] = set()
     total = trainable = 0
     for _, m in named_modules(module):
-        for p in _own_params(m):
-            if _id(p) in seen:
-                continue
-            seen.add(_id(p))
-            n = _int(_numel(p))
-            total += n
-            if _requires_grad(p):
-                trainable += n
+        t, tr = _own_counts(m, seen)
+        total, trainable = total + t, trainable + tr
     return total, trainable
 
 
